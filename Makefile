@@ -1,0 +1,105 @@
+# ASI workbench: the front door. See README.md.
+#
+#   make run      build, boot an ASI kernel and show it at work
+#   make test     the whole test suite (ends with "N passed, M failed")
+#   make build    kernel(s) + guest programs + initramfs
+#   make tree     git tree of the kernel for editing the series (build/linux)
+#   make patches  regenerate patches/ from build/linux
+#   make check    checkpatch --strict on every patch, build every prefix of the series
+#   make vm CMD=  boot the default kernel and run CMD in the guest
+
+SHELL := /bin/sh
+TOP := $(CURDIR)
+B := $(TOP)/build
+SRC := $(B)/linux
+FLAVOUR ?= default
+KSRC_STAMP := $(SRC)/.git/asi/applied-hash
+GUEST_CFLAGS := -static -O2 -g -Wall -Wextra -I$(SRC)/tools/testing/selftests
+
+guest_tests := $(patsubst guest/tests/%.c,%,$(wildcard guest/tests/*.c))
+guest_bins := $(patsubst guest/%.c,$(B)/guest/bin/%,$(wildcard guest/*.c))
+
+.PHONY: all run test build deps source tree tree-reset patches check vm clean \
+	kernel-default kernel-debug guest selftests FORCE
+
+all: build
+
+deps:
+	@scripts/deps
+
+# Re-applies patches/ to build/linux when it changed (and refuses to clobber work there).
+source: deps
+	@scripts/source
+
+tree: source
+	@echo "build/linux: base commit 'base' + $$(git -C $(SRC) rev-list --count base..HEAD) patch(es)."
+	@echo "Edit and commit there, then 'make patches' to export the series."
+
+tree-reset: deps
+	@scripts/source --reset
+
+patches:
+	@scripts/export-patches
+
+kernel-%: source
+	@scripts/build-kernel $*
+
+# UAPI headers of the patched tree for the guest programs and the selftests;
+# independent of the kernel flavour, so make test need not build the default kernel.
+HDR := $(B)/obj-headers/usr/include/linux/version.h
+$(HDR): $(KSRC_STAMP)
+	@mkdir -p $(B)/obj-headers
+	@$(MAKE) -s -C $(SRC) O=$(B)/obj-headers ARCH=x86_64 allnoconfig >/dev/null
+	@$(MAKE) -s -C $(SRC) O=$(B)/obj-headers ARCH=x86_64 headers
+
+$(B)/guest/bin/%: guest/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	gcc $(GUEST_CFLAGS) -isystem $(B)/obj-headers/usr/include -o $@ $<
+
+# The project's guest tests, installed as a kselftest collection "asi" next to x86.
+$(B)/kselftest/asi/%: guest/tests/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	gcc $(GUEST_CFLAGS) -isystem $(B)/obj-headers/usr/include -o $@ $<
+
+$(B)/runner-canary/%: tests/runner/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	gcc $(GUEST_CFLAGS) -o $@ $<
+
+# The kernel's own x86 selftests, static, installed with the kernel's kselftest runner.
+$(B)/kselftest/.x86-stamp: $(HDR)
+	@rm -rf $(B)/kselftest $(B)/obj-headers/kselftest
+	@$(MAKE) -s -C $(SRC)/tools/testing/selftests O=$(B)/obj-headers TARGETS=x86 \
+		CC="gcc -static" KSFT_INSTALL_PATH=$(B)/kselftest install >$(B)/selftests-build.log 2>&1 || \
+		{ tail -30 $(B)/selftests-build.log; echo "selftests: build failed (log: $(B)/selftests-build.log)"; exit 1; }
+	@touch $@
+
+$(B)/kselftest/.asi-stamp: $(B)/kselftest/.x86-stamp $(addprefix $(B)/kselftest/asi/,$(guest_tests))
+	@sed -i '/^asi:/d' $(B)/kselftest/kselftest-list.txt
+	@for t in $(guest_tests); do echo "asi:$$t" >> $(B)/kselftest/kselftest-list.txt; done
+	@touch $@
+
+selftests: $(B)/kselftest/.asi-stamp $(B)/runner-canary/canary_fail
+
+guest: $(guest_bins)
+
+$(B)/initramfs.cpio.gz: $(filter-out %.c guest/tests,$(wildcard guest/*)) scripts/initramfs $(guest_bins)
+	@scripts/initramfs $@
+
+build: kernel-$(FLAVOUR) guest $(B)/initramfs.cpio.gz
+
+vm: build
+	@scripts/vm --flavour $(FLAVOUR) $(VMFLAGS) -- $(CMD)
+
+test: source
+	@$(MAKE) -s kernel-debug
+	@$(MAKE) -s guest selftests $(B)/initramfs.cpio.gz
+	@scripts/test --flavour debug
+
+run: build
+	@scripts/demo
+
+check: source
+	@scripts/check-series
+
+clean:
+	rm -rf $(B)/obj-* $(B)/guest $(B)/kselftest $(B)/runner-canary $(B)/vm $(B)/initramfs.cpio.gz
