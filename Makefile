@@ -41,8 +41,9 @@ tree-reset: deps
 patches:
 	@scripts/export-patches
 
-kernel-%: source
-	@scripts/build-kernel $*
+# Explicit rules: make does not search pattern rules for phony targets.
+kernel-default kernel-debug: source
+	@scripts/build-kernel $(@:kernel-%=%)
 
 # UAPI headers of the patched tree for the guest programs and the selftests;
 # independent of the kernel flavour, so make test need not build the default kernel.
