@@ -16,7 +16,8 @@ FLAVOUR ?= default
 KSRC_STAMP := $(SRC)/.git/asi/applied-hash
 GUEST_CFLAGS := -static -O2 -g -Wall -Wextra -I$(SRC)/tools/testing/selftests
 
-guest_tests := $(patsubst guest/tests/%.c,%,$(wildcard guest/tests/*.c))
+guest_tests := $(patsubst guest/tests/%.c,%,$(wildcard guest/tests/*.c)) \
+	$(notdir $(wildcard guest/tests/*.sh))
 guest_bins := $(patsubst guest/%.c,$(B)/guest/bin/%,$(wildcard guest/*.c))
 
 .PHONY: all run test build deps source tree tree-reset patches check vm clean \
@@ -61,6 +62,10 @@ $(B)/guest/bin/%: guest/%.c $(HDR)
 $(B)/kselftest/asi/%: guest/tests/%.c $(HDR)
 	@mkdir -p $(dir $@)
 	gcc $(GUEST_CFLAGS) -isystem $(B)/obj-headers/usr/include -o $@ $<
+
+$(B)/kselftest/asi/%.sh: guest/tests/%.sh $(B)/kselftest/.x86-stamp
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(B)/runner-canary/%: tests/runner/%.c $(HDR)
 	@mkdir -p $(dir $@)
