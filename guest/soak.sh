@@ -70,9 +70,17 @@ done
 cat /tmp/datacheck.out
 
 # --- background: compaction (page migration) and page-cache drops --------------------
+# Also the lowest MemAvailable seen, to show the margin against the OOM killer.
+avail() { awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo; }
+echo "$(avail)" > /tmp/soak.minavail
 (
+	n=0
 	while :; do
-		sleep 15
+		sleep 3
+		a=$(avail)
+		[ "$a" -lt "$(cat /tmp/soak.minavail)" ] && echo "$a" > /tmp/soak.minavail
+		n=$((n + 1))
+		[ $((n % 5)) = 0 ] || continue
 		echo 1 > /proc/sys/vm/compact_memory 2>/dev/null
 		sync
 		echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
@@ -88,10 +96,16 @@ run_stress() {
 	# Memory is bounded per stressor so that the whole set fits a 2 GiB guest with KASAN:
 	# an OOM kill is a kernel report in the serial log and fails the run.
 	# CAP_IPC_LOCK is dropped and RLIMIT_MEMLOCK set so that mlock and secretmem are bounded.
-	hostrun timeout -s KILL $((duration + grace)) \
-		setpriv --bounding-set=-ipc_lock \
+	# The exec stressor refuses to run as root: a second stress-ng runs it as nobody.
+	hostrun sh -c 'cd /tmp && exec "$@"' sh timeout -s KILL $((duration + grace)) \
+		setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+		stress-ng --timeout "${duration}s" --verify --metrics-brief \
+		--exec 1 --exec-max 4 > /tmp/stress-nobody.out 2>&1 &
+	nobody=$!
+	hostrun sh -c 'cd /tmp && exec "$@"' sh timeout -s KILL $((duration + grace)) \
+		setpriv --bounding-set=-ipc_lock -- \
 		prlimit --memlock=67108864 -- \
-		stress-ng --temp-path /tmp --timeout "${duration}s" --verify --metrics-brief \
+		stress-ng --timeout "${duration}s" --verify --metrics-brief \
 		--oom-avoid \
 		--vm 1 --vm-bytes 96M --vm-keep \
 		--mmap 1 --mmap-bytes 32M \
@@ -109,7 +123,6 @@ run_stress() {
 		--fork 1 --fork-max 4 \
 		--vfork 1 --vfork-max 4 \
 		--clone 1 --clone-max 8 \
-		--exec 1 --exec-max 4 \
 		--pipe 1 \
 		--splice 1 \
 		--tee 1 \
@@ -117,9 +130,8 @@ run_stress() {
 		--sendfile 1 \
 		--zero 1 \
 		--hdd 1 --hdd-bytes 16M \
-		--readahead 1 --readahead-bytes 16M \
+		--readahead 1 --readahead-bytes 8M \
 		--seek 1 --seek-size 16M \
-		--copy-file 1 --copy-file-bytes 16M \
 		--fallocate 1 --fallocate-bytes 16M \
 		--io-uring 1 \
 		--aio 1 \
@@ -127,6 +139,12 @@ run_stress() {
 		--shm-sysv 1 --shm-sysv-bytes 16M \
 		--memfd 1 --memfd-bytes 32M --memfd-fds 32 \
 		--secretmem 1
+	src=$?
+	wait $nobody
+	nrc=$?
+	sed 's/^stress-ng:/stress-ng(nobody):/' /tmp/stress-nobody.out
+	say workload_exit_nobody $nrc
+	return $src
 }
 
 # trinity as nobody, in its own small tmpfs, restarted (new seed) until the time is used.
@@ -182,6 +200,7 @@ say workload_seconds "$(( $(date +%s) - start ))"
 # --- afterwards ----------------------------------------------------------------------
 kill $churn 2>/dev/null
 wait $churn 2>/dev/null
+say min_available_mib "$(cat /tmp/soak.minavail)"
 if kill -0 $dc 2>/dev/null; then
 	kill -TERM $dc
 	wait $dc
