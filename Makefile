@@ -7,6 +7,9 @@
 #   make patches  regenerate patches/ from build/linux
 #   make check    checkpatch --strict on every patch, build every prefix of the series
 #   make vm CMD=  boot the default kernel and run CMD in the guest
+#   make stress   stress-ng on the asi=on debug kernel, then audit, data and log checks
+#                 (DURATION=seconds of workload, default 60; release: DURATION=600)
+#   make fuzz     trinity on the asi=on debug kernel, same checks (DURATION= as above)
 
 SHELL := /bin/sh
 TOP := $(CURDIR)
@@ -21,7 +24,7 @@ guest_tests := $(patsubst guest/tests/%.c,%,$(wildcard guest/tests/*.c)) \
 guest_bins := $(patsubst guest/%.c,$(B)/guest/bin/%,$(wildcard guest/*.c))
 
 .PHONY: all run test build deps source tree tree-reset patches check vm clean \
-	kernel-default kernel-debug guest selftests FORCE
+	kernel-default kernel-debug guest selftests stress fuzz FORCE
 
 all: build
 
@@ -100,6 +103,13 @@ test: source
 	@$(MAKE) -s kernel-debug
 	@$(MAKE) -s guest selftests $(B)/initramfs.cpio.gz
 	@scripts/test --flavour debug
+
+# Workload seconds for make stress / make fuzz; the boot, setup and checks come on top.
+DURATION ?= 60
+stress fuzz: source
+	@$(MAKE) -s kernel-debug
+	@$(MAKE) -s guest $(B)/initramfs.cpio.gz
+	@scripts/$@ --duration $(DURATION)
 
 run: build
 	@scripts/demo
