@@ -240,5 +240,6 @@ fi
 
 audit after
 stats after
+say tainted "$(cat /proc/sys/kernel/tainted)"
 free -m | sed 's/^/soak: /'
 exit $rc
