@@ -10,6 +10,9 @@
 #   make stress   stress-ng on the asi=on debug kernel, then audit, data and log checks
 #                 (DURATION=seconds of workload, default 60; release: DURATION=600)
 #   make fuzz     trinity on the asi=on debug kernel, same checks (DURATION= as above)
+#   make bench    asi=off / asi=on / paranoid / blanket: exits, flushes, instructions and
+#                 time per op for fio, a compile and microbenchmarks -> build/bench/report.*
+#                 (QUICK=1 for a smoke run of a few minutes; BENCHFLAGS=... see scripts/bench -h)
 
 SHELL := /bin/sh
 TOP := $(CURDIR)
@@ -24,7 +27,7 @@ guest_tests := $(patsubst guest/tests/%.c,%,$(wildcard guest/tests/*.c)) \
 guest_bins := $(patsubst guest/%.c,$(B)/guest/bin/%,$(wildcard guest/*.c))
 
 .PHONY: all run test build deps source tree tree-reset patches check vm clean \
-	kernel-default kernel-debug guest selftests stress fuzz FORCE
+	kernel-default kernel-debug guest selftests stress fuzz bench FORCE
 
 all: build
 
@@ -113,6 +116,11 @@ stress fuzz: source
 
 run: build
 	@scripts/demo
+
+# One kernel, the variants by boot parameters only; KVM where a probe boot works.
+bench: build
+	@scripts/bench --kernel $(B)/obj-$(FLAVOUR)/arch/x86/boot/bzImage \
+		$(if $(filter-out 0,$(QUICK)),--quick) $(BENCHFLAGS)
 
 check: source
 	@scripts/check-series
