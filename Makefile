@@ -20,7 +20,7 @@ B := $(TOP)/build
 SRC := $(B)/linux
 FLAVOUR ?= default
 KSRC_STAMP := $(SRC)/.git/asi/applied-hash
-GUEST_CFLAGS := -static -O2 -g -Wall -Wextra -I$(SRC)/tools/testing/selftests
+GUEST_CFLAGS := -static -O2 -g -Wall -Wextra -I$(TOP)/guest -I$(SRC)/tools/testing/selftests
 
 guest_tests := $(patsubst guest/tests/%.c,%,$(wildcard guest/tests/*.c)) \
 	$(notdir $(wildcard guest/tests/*.sh))
@@ -60,12 +60,12 @@ $(HDR): $(KSRC_STAMP)
 	@$(MAKE) -s -C $(SRC) O=$(B)/obj-headers ARCH=x86_64 allnoconfig >/dev/null
 	@$(MAKE) -s -C $(SRC) O=$(B)/obj-headers ARCH=x86_64 headers
 
-$(B)/guest/bin/%: guest/%.c $(HDR)
+$(B)/guest/bin/%: guest/%.c guest/asi.h $(HDR)
 	@mkdir -p $(dir $@)
 	gcc $(GUEST_CFLAGS) -isystem $(B)/obj-headers/usr/include -o $@ $<
 
 # The project's guest tests, installed as a kselftest collection "asi" next to x86.
-$(B)/kselftest/asi/%: guest/tests/%.c $(HDR)
+$(B)/kselftest/asi/%: guest/tests/%.c guest/asi.h $(HDR)
 	@mkdir -p $(dir $@)
 	gcc $(GUEST_CFLAGS) -isystem $(B)/obj-headers/usr/include -o $@ $<
 

@@ -18,8 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PAGE 4096UL
-#define ASI "/sys/kernel/debug/asi/"
+#include "asi.h"
+
+#define PAGE ASI_PAGE
+#define ASI ASI_DIR
 
 static void die(const char *what)
 {
@@ -27,51 +29,32 @@ static void die(const char *what)
 	exit(1);
 }
 
-static uint64_t pfn_of(void *addr)
-{
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	if (fd < 0 || pread(fd, &e, sizeof(e), (uintptr_t)addr / PAGE * 8) != 8)
-		die("pagemap");
-	close(fd);
-	return e & ((1ULL << 55) - 1);
-}
-
 static void put(const char *file, const char *s)
 {
-	int fd = open(file, O_WRONLY);
-
-	if (fd < 0 || write(fd, s, strlen(s)) < 0)
+	if (asi_put(file, s))
 		die(file);
-	close(fd);
 }
 
 static void get(const char *file, char *buf, size_t len)
 {
-	int fd = open(file, O_RDONLY);
-	ssize_t n;
+	if (asi_get(file, buf, len) < 0)
+		die(file);
+}
 
-	if (fd < 0)
-		die(file);
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		die(file);
-	buf[n] = 0;
-	close(fd);
+static uint64_t pfn_of(void *addr)
+{
+	uint64_t pfn = asi_pfn_of(addr);
+
+	if (!pfn)
+		die("pagemap");
+	return pfn;
 }
 
 static unsigned long long stat_of(const char *stats, const char *name)
 {
-	const char *p = stats;
-	size_t n = strlen(name);
+	long long v = asi_value(stats, name);
 
-	while ((p = strstr(p, name))) {
-		if ((p == stats || p[-1] == '\n') && p[n] == ' ')
-			return strtoull(p + n + 1, NULL, 10);
-		p += n;
-	}
-	return 0;
+	return v < 0 ? 0 : v;
 }
 
 static void workload(void)
@@ -107,7 +90,7 @@ int main(void)
 	uint64_t pfn;
 	int mem;
 
-	if (access(ASI "stats", R_OK)) {
+	if (!asi_active()) {
 		printf("  ASI is not active (boot with asi=on)\n");
 		return 0;
 	}

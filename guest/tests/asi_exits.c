@@ -20,42 +20,9 @@
 #include <unistd.h>
 
 #include "kselftest.h"
+#include "asi.h"
 
-#define ASI "/sys/kernel/debug/asi/"
 #define TRACE "/sys/kernel/tracing/"
-
-static int put(const char *file, const char *s)
-{
-	int fd = open(file, O_WRONLY | O_TRUNC);
-	int ret;
-
-	if (fd < 0)
-		return -1;
-	ret = write(fd, s, strlen(s)) < 0 ? -1 : 0;
-	close(fd);
-	return ret;
-}
-
-static long long stat_of(const char *name)
-{
-	static char buf[4096];
-	size_t n = strlen(name);
-	int fd = open(ASI "stats", O_RDONLY);
-	ssize_t len;
-	char *p;
-
-	if (fd < 0)
-		return -1;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -1;
-	buf[len] = 0;
-	for (p = buf; (p = strstr(p, name)); p += n)
-		if ((p == buf || p[-1] == '\n') && p[n] == ' ')
-			return strtoll(p + n + 1, NULL, 10);
-	return -1;
-}
 
 static int test_null_syscalls(void)
 {
@@ -65,11 +32,11 @@ static int test_null_syscalls(void)
 	 * Page-fault exits only: a preemption may exit on the context switch,
 	 * which is not the system call's doing.
 	 */
-	put(ASI "reset", "1");
-	before = stat_of("exits_fault");
+	asi_put(ASI_DIR "reset", "1");
+	before = asi_stat("exits_fault");
 	for (int i = 0; i < 1000; i++)
 		syscall(SYS_getppid);
-	after = stat_of("exits_fault");
+	after = asi_stat("exits_fault");
 	if (before < 0 || after < 0)
 		return -1;
 	/* The stats read itself may not exit either. */
@@ -111,10 +78,10 @@ static int test_one_access_one_exit(void)
 
 	if (!p || fd < 0)
 		return -1;
-	put(ASI "reset", "1");
+	asi_put(ASI_DIR "reset", "1");
 	if (pread(fd, copy, sizeof(copy), (uintptr_t)p) != sizeof(copy))
 		return -1;
-	faults = stat_of("exits_fault");
+	faults = asi_stat("exits_fault");
 	close(fd);
 	if (strcmp(copy, "secret"))
 		return -1;
@@ -133,11 +100,11 @@ static int test_tracepoint(void)
 
 	if (!p)
 		return -1;
-	if (put(TRACE "trace", "") || put(TRACE "events/asi/asi_exit/enable", "1"))
+	if (asi_put(TRACE "trace", "") || asi_put(TRACE "events/asi/asi_exit/enable", "1"))
 		return -1;
 	if (read_via_kernel(p, copy, sizeof(copy)))
 		return -1;
-	put(TRACE "events/asi/asi_exit/enable", "0");
+	asi_put(TRACE "events/asi/asi_exit/enable", "0");
 	buf = calloc(1, 1 << 20);
 	fd = open(TRACE "trace", O_RDONLY);
 	if (!buf || fd < 0)
@@ -154,7 +121,7 @@ static int test_tracepoint(void)
 int main(void)
 {
 	ksft_print_header();
-	if (access(ASI "stats", R_OK))
+	if (!asi_active())
 		ksft_exit_skip("ASI is not active in this kernel\n");
 	ksft_set_plan(3);
 	if (test_null_syscalls() == 0)

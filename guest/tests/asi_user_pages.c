@@ -18,26 +18,11 @@
 #include <unistd.h>
 
 #include "kselftest.h"
+#include "asi.h"
 
-#define PAGE 4096UL
+#define PAGE ASI_PAGE
 #define NPAGES 32
-#define PROBE "/sys/kernel/debug/asi/pfn"
-#define STATS "/sys/kernel/debug/asi/stats"
-
-static uint64_t pfn_of(void *addr)
-{
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	if (fd < 0)
-		ksft_exit_fail_msg("open pagemap: %m\n");
-	if (pread(fd, &e, sizeof(e), (uintptr_t)addr / PAGE * sizeof(e)) != sizeof(e))
-		ksft_exit_fail_msg("read pagemap: %m\n");
-	close(fd);
-	if (!(e & (1ULL << 63)))
-		return 0;
-	return e & ((1ULL << 55) - 1);
-}
+#define PROBE ASI_DIR "pfn"
 
 /* "pfn 0x.. sensitive 1 restricted absent 0x0 full present" */
 static int probe(uint64_t pfn, char *line, size_t len)
@@ -66,7 +51,7 @@ static int check_hidden(const char *what, unsigned char *p, int n)
 	int bad = 0;
 
 	for (int i = 0; i < n; i++) {
-		uint64_t pfn = pfn_of(p + i * PAGE);
+		uint64_t pfn = asi_pfn_of(p + i * PAGE);
 
 		if (!pfn) {
 			ksft_print_msg("%s: page %d not resident or no PFN (not root?)\n", what, i);
@@ -172,8 +157,8 @@ int main(void)
 	char line[256];
 
 	ksft_print_header();
-	if (access(STATS, R_OK))
-		ksft_exit_skip("ASI is not active in this kernel (no %s)\n", STATS);
+	if (!asi_active())
+		ksft_exit_skip("ASI is not active in this kernel\n");
 	if (probe(1, line, sizeof(line)))
 		ksft_exit_skip("no ASI PFN probe (%s)\n", PROBE);
 	ksft_set_plan(ARRAY_SIZE(tests));

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the guest programs share: the ASI counters in debugfs and the PFN of a
+ * user address from /proc/self/pagemap.
+ */
+#ifndef ASI_GUEST_H
+#define ASI_GUEST_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ASI_DIR "/sys/kernel/debug/asi/"
+#define ASI_PAGE 4096UL
+
+/* Write @s to @file; 0 or -1. */
+static inline int asi_put(const char *file, const char *s)
+{
+	int fd = open(file, O_WRONLY | O_TRUNC);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, s, strlen(s)) < 0 ? -1 : 0;
+	close(fd);
+	return ret;
+}
+
+/* Read all of @file into @buf (NUL-terminated); length or -1. */
+static inline ssize_t asi_get(const char *file, char *buf, size_t len)
+{
+	int fd = open(file, O_RDONLY);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return -1;
+	while (total < (ssize_t)len - 1 &&
+	       (n = read(fd, buf + total, len - 1 - total)) > 0)
+		total += n;
+	close(fd);
+	buf[total] = 0;
+	return total;
+}
+
+/* The value of "@name N" in a "key value" text, or -1. */
+static inline long long asi_value(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = text; (p = strstr(p, name)); p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtoll(p + n + 1, NULL, 0);
+	return -1;
+}
+
+/* One counter of /sys/kernel/debug/asi/stats, or -1. */
+static inline long long asi_stat(const char *name)
+{
+	char buf[4096];
+
+	if (asi_get(ASI_DIR "stats", buf, sizeof(buf)) <= 0)
+		return -1;
+	return asi_value(buf, name);
+}
+
+/* ASI is on (the counters exist with ASI off too, saying "active 0"). */
+static inline int asi_active(void)
+{
+	return asi_stat("active") == 1;
+}
+
+/* The PFN behind a user address, or 0 if it is not resident (or not root). */
+static inline uint64_t asi_pfn_of(const void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = pread(fd, &e, sizeof(e), (uintptr_t)addr / ASI_PAGE * sizeof(e));
+	close(fd);
+	if (n != sizeof(e) || !(e & (1ULL << 63)))
+		return 0;
+	return e & ((1ULL << 55) - 1);
+}
+
+#endif /* ASI_GUEST_H */
