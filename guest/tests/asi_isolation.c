@@ -81,7 +81,12 @@ static int read_dump(const char *file, struct dump *d)
 		r->end = strtoull(end + 1, &end, 16);
 		r->present = strstr(end, " RW ") || strstr(end, " ro ");
 		if (after_marker) {
-			d->dmap = r->start;
+			/*
+			 * The first range printed after the marker may start a
+			 * few pages in (a hole merges with what precedes it);
+			 * the direct map starts on a 512 GiB boundary.
+			 */
+			d->dmap = r->start & ~((1ULL << 39) - 1);
 			after_marker = 0;
 		}
 		d->n++;
