@@ -41,7 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STATS "/sys/kernel/debug/asi/stats"
+#include "asi.h"
+
+#define STATS ASI_DIR "stats"
 #define PAGE 4096UL
 #define MAX_KEYS 64
 
@@ -105,20 +107,12 @@ static void parse_stats(struct snap *s, char *buf)
 static void take(struct snap *s)
 {
 	char buf[4096];
-	ssize_t len;
-	int fd;
 
 	s->ok = 0;
 	s->n = 0;
-	fd = open(STATS, O_RDONLY);
-	if (fd >= 0) {
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len > 0) {
-			buf[len] = 0;
-			parse_stats(s, buf);
-			s->ok = 1;
-		}
+	if (asi_get(STATS, buf, sizeof(buf)) > 0) {
+		parse_stats(s, buf);
+		s->ok = 1;
 	}
 	s->idle_ms = idle_ms();
 	/* The time last: the reads above are not part of what follows. */
