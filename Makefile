@@ -60,12 +60,12 @@ $(HDR): $(KSRC_STAMP)
 	@$(MAKE) -s -C $(SRC) O=$(B)/obj-headers ARCH=x86_64 allnoconfig >/dev/null
 	@$(MAKE) -s -C $(SRC) O=$(B)/obj-headers ARCH=x86_64 headers
 
-$(B)/guest/bin/%: guest/%.c guest/asi.h $(HDR)
+$(B)/guest/bin/%: guest/%.c guest/asi.h guest/uffd_fork.h $(HDR)
 	@mkdir -p $(dir $@)
 	gcc $(GUEST_CFLAGS) -isystem $(B)/obj-headers/usr/include -o $@ $<
 
 # The project's guest tests, installed as a kselftest collection "asi" next to x86.
-$(B)/kselftest/asi/%: guest/tests/%.c guest/asi.h $(HDR)
+$(B)/kselftest/asi/%: guest/tests/%.c guest/asi.h guest/uffd_fork.h $(HDR)
 	@mkdir -p $(dir $@)
 	gcc $(GUEST_CFLAGS) -isystem $(B)/obj-headers/usr/include -o $@ $<
 
@@ -85,7 +85,25 @@ $(B)/kselftest/.x86-stamp: $(HDR)
 		{ tail -30 $(B)/selftests-build.log; echo "selftests: build failed (log: $(B)/selftests-build.log)"; exit 1; }
 	@touch $@
 
-$(B)/kselftest/.asi-stamp: $(B)/kselftest/.x86-stamp $(addprefix $(B)/kselftest/asi/,$(guest_tests))
+# The kernel's own mm selftests named in tests/mm-selftests, as the collection "mm";
+# NAME.sh there is a wrapper from tests/mm/ that runs a part of a program of mm_helpers.
+mm_tests := $(shell sed -e 's/\#.*//' tests/mm-selftests)
+mm_helpers := uffd-unit-tests
+mm_progs := $(filter-out %.sh,$(mm_tests)) $(mm_helpers)
+MMSRC := $(SRC)/tools/testing/selftests/mm
+$(B)/kselftest/.mm-stamp: $(B)/kselftest/.x86-stamp tests/mm-selftests $(wildcard tests/mm/*.sh)
+	@rm -rf $(B)/obj-mm $(B)/kselftest/mm && mkdir -p $(B)/obj-mm $(B)/kselftest/mm
+	@$(MAKE) -s -C $(MMSRC) OUTPUT=$(B)/obj-mm CC="gcc -static" \
+		KHDR_INCLUDES="-isystem $(B)/obj-headers/usr/include" \
+		$(addprefix $(B)/obj-mm/,$(mm_progs)) >$(B)/selftests-mm-build.log 2>&1 || \
+		{ tail -30 $(B)/selftests-mm-build.log; echo "selftests: mm build failed (log: $(B)/selftests-mm-build.log)"; exit 1; }
+	@cp $(addprefix $(B)/obj-mm/,$(mm_progs)) $(addprefix tests/mm/,$(filter %.sh,$(mm_tests))) \
+		$(B)/kselftest/mm/
+	@sed -i '/^mm:/d' $(B)/kselftest/kselftest-list.txt
+	@for t in $(mm_tests); do echo "mm:$$t" >> $(B)/kselftest/kselftest-list.txt; done
+	@touch $@
+
+$(B)/kselftest/.asi-stamp: $(B)/kselftest/.x86-stamp $(B)/kselftest/.mm-stamp $(addprefix $(B)/kselftest/asi/,$(guest_tests))
 	@sed -i '/^asi:/d' $(B)/kselftest/kselftest-list.txt
 	@for t in $(guest_tests); do echo "asi:$$t" >> $(B)/kselftest/kselftest-list.txt; done
 	@touch $@

@@ -8,8 +8,10 @@
  * every interval it verifies every word, forks a child that verifies the
  * copy-on-write view and writes its own copy, moves the anonymous region with
  * mremap, write-protects and unprotects it, re-reads the file-backed regions
- * through read(2) (the kernel's copy path), and rewrites a quarter of every
- * region with a new generation. On SIGTERM it verifies once more and prints
+ * through read(2) (the kernel's copy path), rewrites a quarter of every
+ * region with a new generation, and runs the userfaultfd fork pattern of
+ * uffd_fork.h (pages filled by UFFDIO_COPY for a forked child, every other
+ * round write-protected). On SIGTERM it verifies once more and prints
  *   datacheck: PASS rounds=N verified=BYTES
  * or the first mismatches and
  *   datacheck: FAIL ...
@@ -33,6 +35,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "uffd_fork.h"
 
 #ifndef __NR_memfd_secret
 #define __NR_memfd_secret 447
@@ -262,6 +266,28 @@ static void shuffle_anon(struct region *r)
 	mprotect(r->mem, r->len, PROT_READ | PROT_WRITE);
 }
 
+/* userfaultfd across fork, write-protected every other round. */
+static int uffd_round(unsigned int round)
+{
+	static int unsupported;
+	int bad;
+
+	if (unsupported)
+		return 0;
+	bad = uffd_fork_check(256, round & 1, seed + round);
+	if (bad < 0) {
+		printf("datacheck: userfaultfd: unsupported (%s)\n", strerror(-bad));
+		unsupported = 1;
+		return 0;
+	}
+	if (bad) {
+		printf("datacheck: MISMATCH in %d userfaultfd page(s) (%s) in round %u\n", bad,
+		       round & 1 ? "write-protected" : "missing", round);
+		mismatches++;
+	}
+	return !!bad;
+}
+
 static void rewrite(struct region *r, unsigned int round)
 {
 	for (size_t page = round % 4; page < r->len / PAGE; page += 4) {
@@ -317,6 +343,7 @@ int main(int argc, char **argv)
 			if (regions[k].ok)
 				bad |= verify(&regions[k]);
 		bad |= fork_check();
+		bad |= uffd_round(rounds);
 		if (regions[ANON].ok)
 			shuffle_anon(&regions[ANON]);
 		for (int k = 0; k < NKIND; k++)
