@@ -13,6 +13,9 @@
  * every page, writes the first word back (a write-protect fault with @wp) and
  * reads the page again. Any word that differs from the pattern is reported.
  *
+ * A child that makes no progress for UFFD_FORK_STALL seconds is reported with
+ * the page it is on and its state in /proc, and killed: a hang is a failure.
+ *
  * Returns the number of bad pages (0: all good), or -errno if the kernel lacks
  * what the check needs (no userfaultfd, no write-protect support).
  */
@@ -23,6 +26,7 @@
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,11 +38,13 @@
 #include <unistd.h>
 
 #define UFFD_PAGE 4096UL
+#define UFFD_FORK_STALL 60
 
 struct uffd_fork {
 	int uffd;
 	int stop[2];
 	uint8_t *src, *dst;
+	volatile size_t *progress;	/* shared with the child: the page it is on */
 	size_t npages;
 	int wp;
 	unsigned long copies, unprotects, forks, errors;
@@ -130,6 +136,7 @@ static int uffd_fork_child(struct uffd_fork *u, uint64_t seed)
 		volatile uint64_t *w = (uint64_t *)(u->dst + page * UFFD_PAGE);
 		int wrong = 0;
 
+		*u->progress = page;
 		for (size_t i = 0; i < words; i++)
 			wrong |= w[i] != uffd_fork_word(seed, page, i);
 		w[0] = w[0];	/* a write-protect fault with wp */
@@ -143,6 +150,56 @@ static int uffd_fork_child(struct uffd_fork *u, uint64_t seed)
 	return bad > 255 ? 255 : (int)bad;
 }
 
+/* Print what a stuck child is doing: the page, its state and kernel stack. */
+static void uffd_fork_stuck(struct uffd_fork *u, pid_t pid)
+{
+	static const char *const files[] = { "stat", "wchan", "stack" };
+	char path[64], buf[2048];
+
+	printf("uffd_fork: child %d stuck on page %zu of %zu for %d s (%lu copies, %lu unprotects)\n",
+	       pid, *u->progress, u->npages, UFFD_FORK_STALL, u->copies, u->unprotects);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		int fd;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
+		fd = open(path, O_RDONLY);
+		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		printf("uffd_fork: %s: %s\n", path, n > 0 ? buf : "(unreadable)");
+	}
+	fflush(stdout);
+}
+
+/* Wait for the child; kill it if it makes no progress for UFFD_FORK_STALL s. */
+static int uffd_fork_wait(struct uffd_fork *u, pid_t pid, int *status)
+{
+	size_t last = (size_t)-1;
+	int still = 0;
+
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (*u->progress != last) {
+			last = *u->progress;
+			still = 0;
+		} else if (++still >= UFFD_FORK_STALL * 10) {
+			uffd_fork_stuck(u, pid);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+				;
+			return 1;
+		}
+		usleep(100000);
+	}
+}
+
 static int uffd_fork_check(size_t npages, int wp, uint64_t seed)
 {
 	struct uffdio_api api = {
@@ -154,7 +211,7 @@ static int uffd_fork_check(size_t npages, int wp, uint64_t seed)
 	size_t len = npages * UFFD_PAGE, words = UFFD_PAGE / sizeof(uint64_t);
 	struct uffdio_register reg;
 	pthread_t mon;
-	int ret = 0, status;
+	int ret = 0, status = 0, stuck = 0;
 	pid_t pid;
 
 	u.uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -167,7 +224,10 @@ static int uffd_fork_check(size_t npages, int wp, uint64_t seed)
 	}
 	u.src = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	u.dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (u.src == MAP_FAILED || u.dst == MAP_FAILED || pipe(u.stop)) {
+	u.progress = mmap(NULL, UFFD_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			  -1, 0);
+	if (u.src == MAP_FAILED || u.dst == MAP_FAILED || u.progress == MAP_FAILED ||
+	    pipe(u.stop)) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -191,14 +251,13 @@ static int uffd_fork_check(size_t npages, int wp, uint64_t seed)
 	if (pid == 0)
 		_exit(uffd_fork_child(&u, seed));
 	if (pid > 0)
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+		stuck = uffd_fork_wait(&u, pid, &status);
 	if (write(u.stop[1], "", 1) != 1)
 		u.errors++;
 	pthread_join(mon, NULL);
 	if (pid < 0)
 		ret = -EAGAIN;
-	else if (!WIFEXITED(status))
+	else if (stuck || !WIFEXITED(status))
 		ret = npages ? (int)npages : 1;	/* killed: count it all as bad */
 	else
 		ret = WEXITSTATUS(status);
@@ -215,6 +274,8 @@ out:
 		munmap(u.src, len);
 	if (u.dst != MAP_FAILED)
 		munmap(u.dst, len);
+	if (u.progress != MAP_FAILED)
+		munmap((void *)u.progress, UFFD_PAGE);
 	close(u.uffd);
 	return ret;
 }

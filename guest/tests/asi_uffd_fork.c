@@ -15,8 +15,8 @@
 #include "kselftest.h"
 #include "uffd_fork.h"
 
-#define ROUNDS 24
-#define NPAGES 512
+#define ROUNDS 8
+#define NPAGES 256
 
 int main(void)
 {
