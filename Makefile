@@ -10,6 +10,8 @@
 #   make stress   stress-ng on the asi=on debug kernel, then audit, data and log checks
 #                 (DURATION=seconds of workload, default 60; release: DURATION=600)
 #   make fuzz     trinity on the asi=on debug kernel, same checks (DURATION= as above)
+#   make mm-loop  the kernel's mm selftests in a loop on the asi=on debug kernel (DURATION=
+#                 seconds, default 1800), then audit and log checks
 #   make bench    asi=off / asi=on / paranoid / blanket: exits, flushes, instructions and
 #                 time per op for fio, a compile and microbenchmarks -> build/bench/report.*
 #                 (QUICK=1 for a smoke run of a few minutes; BENCHFLAGS=... see scripts/bench -h)
@@ -27,7 +29,7 @@ guest_tests := $(patsubst guest/tests/%.c,%,$(wildcard guest/tests/*.c)) \
 guest_bins := $(patsubst guest/%.c,$(B)/guest/bin/%,$(wildcard guest/*.c))
 
 .PHONY: all run test build deps source tree tree-reset patches check vm clean \
-	kernel-default kernel-debug guest selftests stress fuzz bench FORCE
+	kernel-default kernel-debug guest selftests stress fuzz bench mm-loop FORCE
 
 all: build
 
@@ -131,6 +133,12 @@ stress fuzz: source
 	@$(MAKE) -s kernel-debug
 	@$(MAKE) -s guest $(B)/initramfs.cpio.gz
 	@scripts/$@ --duration $(DURATION)
+
+# The mm selftests and asi_uffd_fork in a loop, asi=on (DURATION= seconds, default 1800).
+mm-loop: source
+	@$(MAKE) -s kernel-debug
+	@$(MAKE) -s selftests $(B)/initramfs.cpio.gz
+	@scripts/mm-loop --duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),1800)
 
 run: build
 	@scripts/demo
