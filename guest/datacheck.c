@@ -11,8 +11,7 @@
  * through read(2) (the kernel's copy path), rewrites a quarter of every
  * region with a new generation, and with -u runs the userfaultfd fork pattern
  * of uffd_fork.h (pages filled by UFFDIO_COPY for a forked child, every other
- * round write-protected). -u is off in make stress until issue 9 is fixed: in
- * this process, with asi=on, the child reads zero pages every round. On SIGTERM it verifies once more and prints
+ * round write-protected). On SIGTERM it verifies once more and prints
  *   datacheck: PASS rounds=N verified=BYTES
  * or the first mismatches and
  *   datacheck: FAIL ...

@@ -6,7 +6,8 @@
 #  2. Data that must survive: random files in tmpfs (/tmp) and in /dev/shm with their
 #     sha256 recorded, and datacheck (anonymous, shared, memfd, SysV, secretmem and
 #     tmpfs-file regions with a known pattern, verified every few seconds and through
-#     fork/CoW, mremap, mprotect and read(2)).
+#     fork/CoW, mremap, mprotect and read(2); pages a forked child gets by UFFDIO_COPY,
+#     missing and write-protected).
 #  3. In the background: memory compaction and page-cache drops every 15 s (page
 #     migration and reallocation under ASI).
 #  4. The workload, bounded by DURATION (plus a grace period, then SIGKILL):
@@ -54,7 +55,7 @@ for i in 1 2 3 4; do head -c 4194304 /dev/urandom > $shmdata/f$i; done
 sha256sum $data/* $shmdata/* > /tmp/soak.sha256
 say data_files "$(wc -l < /tmp/soak.sha256) files, $(du -sk $data $shmdata | awk '{s+=$1} END {print s}') KiB"
 
-datacheck -m 8 -i 5 > /tmp/datacheck.out 2>&1 &
+datacheck -u -m 8 -i 5 > /tmp/datacheck.out 2>&1 &
 dc=$!
 # Niced up: among thirty stressors at nice 0 it would verify only every minute or two.
 renice -n -10 -p $dc >/dev/null
