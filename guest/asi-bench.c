@@ -28,7 +28,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,6 +285,44 @@ static void bench_context_switch(unsigned long ops, struct snap *a, struct snap 
 	pingpong((ops + 1) / 2, 0, 0, a, b);
 }
 
+/*
+ * Two threads of this process on one CPU take turns through a futex; an
+ * operation is one switch between them, and a turn is two.
+ */
+static atomic_int thread_turn;
+static unsigned long thread_turns;
+
+static void thread_turns_take(int me)
+{
+	for (unsigned long i = 0; i < thread_turns; i++) {
+		while (atomic_load(&thread_turn) != me)
+			syscall(SYS_futex, &thread_turn, FUTEX_WAIT_PRIVATE, !me, NULL, NULL, 0);
+		atomic_store(&thread_turn, !me);
+		syscall(SYS_futex, &thread_turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	}
+}
+
+static void *thread_switch_peer(void *arg)
+{
+	pin(0);
+	thread_turns_take(1);
+	return arg;
+}
+
+static void bench_thread_switch(unsigned long ops, struct snap *a, struct snap *b)
+{
+	pthread_t t;
+
+	thread_turns = (ops + 1) / 2;
+	atomic_store(&thread_turn, 0);
+	if (pthread_create(&t, NULL, thread_switch_peer, NULL))
+		die("pthread_create");
+	take(a);
+	thread_turns_take(0);
+	take(b);
+	pthread_join(t, NULL);
+}
+
 /* First touches of fresh anonymous memory, 256 pages a mapping. */
 static void bench_page_fault(unsigned long ops, struct snap *a, struct snap *b)
 {
@@ -370,6 +411,7 @@ static const struct bench {
 	{ "fork_exit", bench_fork_exit, "fork, child _exit, wait" },
 	{ "fork_exec", bench_fork_exec, "fork, execve of a static program, exit, wait" },
 	{ "context_switch", bench_context_switch, "one switch between two processes on one CPU" },
+	{ "thread_switch", bench_thread_switch, "one switch between two threads of one process on one CPU" },
 };
 
 static int run(const char *name, unsigned long ops, const char *phase)
@@ -379,7 +421,7 @@ static int run(const char *name, unsigned long ops, const char *phase)
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
 		if (strcmp(benches[i].name, name))
 			continue;
-		if (!strcmp(name, "context_switch"))
+		if (!strcmp(name, "context_switch") || !strcmp(name, "thread_switch"))
 			ops = (ops + 1) / 2 * 2;
 		pin(0);
 		benches[i].fn(ops, &a, &b);
