@@ -28,10 +28,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,20 +290,10 @@ static void bench_context_switch(unsigned long ops, struct snap *a, struct snap 
 static atomic_int thread_turn;
 static unsigned long thread_turns;
 
-static void thread_turns_take(int me)
-{
-	for (unsigned long i = 0; i < thread_turns; i++) {
-		while (atomic_load(&thread_turn) != me)
-			syscall(SYS_futex, &thread_turn, FUTEX_WAIT_PRIVATE, !me, NULL, NULL, 0);
-		atomic_store(&thread_turn, !me);
-		syscall(SYS_futex, &thread_turn, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	}
-}
-
 static void *thread_switch_peer(void *arg)
 {
 	pin(0);
-	thread_turns_take(1);
+	asi_take_turns(&thread_turn, 1, thread_turns, 0);
 	return arg;
 }
 
@@ -318,7 +306,7 @@ static void bench_thread_switch(unsigned long ops, struct snap *a, struct snap *
 	if (pthread_create(&t, NULL, thread_switch_peer, NULL))
 		die("pthread_create");
 	take(a);
-	thread_turns_take(0);
+	asi_take_turns(&thread_turn, 0, thread_turns, 0);
 	take(b);
 	pthread_join(t, NULL);
 }

@@ -7,10 +7,13 @@
 #define ASI_GUEST_H
 
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define ASI_DIR "/sys/kernel/debug/asi/"
@@ -87,6 +90,24 @@ static inline uint64_t asi_pfn_of(const void *addr)
 	if (n != sizeof(e) || !(e & (1ULL << 63)))
 		return 0;
 	return e & ((1ULL << 55) - 1);
+}
+
+/*
+ * Take @n turns with another thread or process through the futex @turn: wait
+ * until it is @me, hand it over. Two sides on one CPU switch twice a turn.
+ * @shared: the futex is in memory shared between processes.
+ */
+static inline void asi_take_turns(atomic_int *turn, int me, unsigned long n, int shared)
+{
+	int wait = shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE;
+	int wake = shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE;
+
+	for (unsigned long i = 0; i < n; i++) {
+		while (atomic_load(turn) != me)
+			syscall(SYS_futex, turn, wait, !me, NULL, NULL, 0);
+		atomic_store(turn, !me);
+		syscall(SYS_futex, turn, wake, 1, NULL, NULL, 0);
+	}
 }
 
 #endif /* ASI_GUEST_H */

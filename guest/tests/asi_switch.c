@@ -43,28 +43,12 @@ static void pin(void)
 		ksft_exit_fail_msg("sched_setaffinity: %m\n");
 }
 
-static void futex(atomic_int *word, int op, int val, int shared)
-{
-	syscall(SYS_futex, word, shared ? op : (op | FUTEX_PRIVATE_FLAG), val, NULL, NULL, 0);
-}
-
-/* Take turns with the other side: wait for @me, hand over to !@me. */
-static void ping_pong(atomic_int *turn, int me, int shared)
-{
-	for (int i = 0; i < ROUNDS; i++) {
-		while (atomic_load(turn) != me)
-			futex(turn, FUTEX_WAIT, !me, shared);
-		atomic_store(turn, !me);
-		futex(turn, FUTEX_WAKE, 1, shared);
-	}
-}
-
 static atomic_int thread_turn;
 
 static void *other_thread(void *arg)
 {
 	pin();
-	ping_pong(&thread_turn, 1, 0);
+	asi_take_turns(&thread_turn, 1, ROUNDS, 0);
 	return arg;
 }
 
@@ -86,7 +70,7 @@ static void threads(void)
 	atomic_store(&thread_turn, 0);
 	if (pthread_create(&t, NULL, other_thread, NULL))
 		ksft_exit_fail_msg("pthread_create: %m\n");
-	ping_pong(&thread_turn, 0, 0);
+	asi_take_turns(&thread_turn, 0, ROUNDS, 0);
 	pthread_join(t, NULL);
 }
 
@@ -113,10 +97,10 @@ static void processes(void)
 	if (pid < 0)
 		ksft_exit_fail_msg("fork: %m\n");
 	if (!pid) {
-		ping_pong(turn, 1, 1);
+		asi_take_turns(turn, 1, ROUNDS, 1);
 		_exit(0);
 	}
-	ping_pong(turn, 0, 1);
+	asi_take_turns(turn, 0, ROUNDS, 1);
 	waitpid(pid, NULL, 0);
 	munmap(turn, 4096);
 }
