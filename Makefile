@@ -112,7 +112,12 @@ $(B)/kselftest/.asi-stamp: $(B)/kselftest/.x86-stamp $(B)/kselftest/.mm-stamp $(
 
 selftests: $(B)/kselftest/.asi-stamp $(B)/runner-canary/canary_fail
 
-guest: $(guest_bins)
+guest: $(guest_bins) $(B)/insn-count.so
+
+# A TCG plugin on the host: exact counts of the mitigations' instructions (scripts/vm --count-insns).
+$(B)/insn-count.so: tools/insn-count.c
+	@mkdir -p $(dir $@)
+	gcc -shared -fPIC -O2 -Wall -Wextra -o $@ $< -lpthread
 
 $(B)/initramfs.cpio.gz: $(filter-out %.c guest/tests,$(wildcard guest/*)) scripts/initramfs $(guest_bins)
 	@scripts/initramfs $@
@@ -152,4 +157,4 @@ check: source
 	@scripts/check-series
 
 clean:
-	rm -rf $(B)/obj-* $(B)/guest $(B)/kselftest $(B)/runner-canary $(B)/vm $(B)/initramfs.cpio.gz
+	rm -rf $(B)/obj-* $(B)/guest $(B)/kselftest $(B)/runner-canary $(B)/vm $(B)/initramfs.cpio.gz $(B)/insn-count.so

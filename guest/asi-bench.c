@@ -105,10 +105,18 @@ static void parse_stats(struct snap *s, char *buf)
 	}
 }
 
-static void take(struct snap *s)
+enum { MARK_NONE, MARK_START, MARK_END };
+
+/*
+ * @mark opens or closes the window of the host's instruction counter
+ * (tools/insn-count.c) right after or before the counters are read.
+ */
+static void take(struct snap *s, int mark)
 {
 	char buf[4096];
 
+	if (mark == MARK_END)
+		insn_count_end();
 	s->ok = 0;
 	s->n = 0;
 	if (asi_get(STATS, buf, sizeof(buf)) > 0) {
@@ -118,6 +126,8 @@ static void take(struct snap *s)
 	s->idle_ms = idle_ms();
 	/* The time last: the reads above are not part of what follows. */
 	s->ns = now_ns();
+	if (mark == MARK_START)
+		insn_count_start();
 }
 
 static int numeric(const char *v)
@@ -195,10 +205,10 @@ static void reap(pid_t pid)
 
 static void bench_null_syscall(unsigned long ops, struct snap *a, struct snap *b)
 {
-	take(a);
+	take(a, MARK_START);
 	for (unsigned long i = 0; i < ops; i++)
 		syscall(SYS_getppid);
-	take(b);
+	take(b, MARK_END);
 }
 
 /* A 4 KiB read() of a page of a file in tmpfs: the page cache, in memory. */
@@ -216,11 +226,11 @@ static void bench_read_cached(unsigned long ops, struct snap *a, struct snap *b)
 	for (unsigned long i = 0; i < pages; i++)
 		if (write(fd, buf, PAGE) != PAGE)
 			die("write");
-	take(a);
+	take(a, MARK_START);
 	for (unsigned long i = 0; i < ops; i++)
 		if (pread(fd, buf, PAGE, (i % pages) * PAGE) != PAGE)
 			die("pread");
-	take(b);
+	take(b, MARK_END);
 	close(fd);
 }
 
@@ -258,11 +268,11 @@ static void pingpong(unsigned long ops, int cpu_a, int cpu_b, struct snap *a,
 	/* One round trip first: the child is running and pinned. */
 	if (write(ab[1], &c, 1) != 1 || read(ba[0], &c, 1) != 1)
 		die("pipe io");
-	take(a);
+	take(a, MARK_START);
 	for (unsigned long i = 0; i < ops; i++)
 		if (write(ab[1], &c, 1) != 1 || read(ba[0], &c, 1) != 1)
 			die("pipe io");
-	take(b);
+	take(b, MARK_END);
 	close(ab[0]);
 	close(ba[1]);
 	close(ab[1]);
@@ -305,9 +315,9 @@ static void bench_thread_switch(unsigned long ops, struct snap *a, struct snap *
 	atomic_store(&thread_turn, 0);
 	if (pthread_create(&t, NULL, thread_switch_peer, NULL))
 		die("pthread_create");
-	take(a);
+	take(a, MARK_START);
 	asi_take_turns(&thread_turn, 0, thread_turns, 0);
-	take(b);
+	take(b, MARK_END);
 	pthread_join(t, NULL);
 }
 
@@ -316,7 +326,7 @@ static void bench_page_fault(unsigned long ops, struct snap *a, struct snap *b)
 {
 	const unsigned long batch = 256;
 
-	take(a);
+	take(a, MARK_START);
 	for (unsigned long done = 0; done < ops; done += batch) {
 		unsigned long n = ops - done < batch ? ops - done : batch;
 		char *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
@@ -328,7 +338,7 @@ static void bench_page_fault(unsigned long ops, struct snap *a, struct snap *b)
 			p[i * PAGE] = 1;
 		munmap(p, n * PAGE);
 	}
-	take(b);
+	take(b, MARK_END);
 }
 
 /* mmap and munmap of 128 KiB of anonymous memory, untouched. */
@@ -336,7 +346,7 @@ static void bench_mmap_munmap(unsigned long ops, struct snap *a, struct snap *b)
 {
 	const size_t len = 32 * PAGE;
 
-	take(a);
+	take(a, MARK_START);
 	for (unsigned long i = 0; i < ops; i++) {
 		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -346,13 +356,13 @@ static void bench_mmap_munmap(unsigned long ops, struct snap *a, struct snap *b)
 		if (munmap(p, len))
 			die("munmap");
 	}
-	take(b);
+	take(b, MARK_END);
 }
 
 /* fork(), the child exits at once, the parent waits. */
 static void bench_fork_exit(unsigned long ops, struct snap *a, struct snap *b)
 {
-	take(a);
+	take(a, MARK_START);
 	for (unsigned long i = 0; i < ops; i++) {
 		pid_t pid = fork();
 
@@ -362,7 +372,7 @@ static void bench_fork_exit(unsigned long ops, struct snap *a, struct snap *b)
 			_exit(0);
 		reap(pid);
 	}
-	take(b);
+	take(b, MARK_END);
 }
 
 /* fork() and execve() of this static program, which exits at once. */
@@ -371,7 +381,7 @@ static void bench_fork_exec(unsigned long ops, struct snap *a, struct snap *b)
 	char *argv[] = { self, "exit", NULL };
 	char *envp[] = { NULL };
 
-	take(a);
+	take(a, MARK_START);
 	for (unsigned long i = 0; i < ops; i++) {
 		pid_t pid = fork();
 
@@ -383,7 +393,7 @@ static void bench_fork_exec(unsigned long ops, struct snap *a, struct snap *b)
 		}
 		reap(pid);
 	}
-	take(b);
+	take(b, MARK_END);
 }
 
 static const struct bench {
@@ -438,7 +448,7 @@ static int wrap(const char *name, unsigned long ops, const char *phase, char **c
 	pid_t pid;
 
 	cpu0 = children_cpu_ns();
-	take(&a);
+	take(&a, MARK_START);
 	pid = fork();
 	if (pid < 0)
 		die("fork");
@@ -449,7 +459,7 @@ static int wrap(const char *name, unsigned long ops, const char *phase, char **c
 	}
 	if (waitpid(pid, &status, 0) != pid)
 		die("waitpid");
-	take(&b);
+	take(&b, MARK_END);
 	cpu1 = children_cpu_ns();
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "asi-bench: %s: the workload failed (status %#x)\n", name,
@@ -468,7 +478,7 @@ static int info(void)
 	struct snap s;
 
 	uname(&u);
-	take(&s);
+	take(&s, MARK_NONE);
 	printf("@@INFO uname=%s\n", u.release);
 	printf("@@INFO ncpus=%d\n", ncpus());
 	if (!s.ok) {
@@ -487,7 +497,7 @@ static int save(const char *file)
 	struct snap s;
 	FILE *f;
 
-	take(&s);
+	take(&s, MARK_NONE);
 	f = fopen(file, "w");
 	if (!f)
 		die(file);

@@ -110,4 +110,20 @@ static inline void asi_take_turns(atomic_int *turn, int me, unsigned long n, int
 	}
 }
 
+/*
+ * Marker NOPs for the host's instruction counter (tools/insn-count.c, loaded
+ * by scripts/vm --count-insns): it counts the VERW, WRMSR, MOV to CR3, INVLPG
+ * and INVPCID the whole machine executes between the two.  Plain NOPs
+ * otherwise.
+ */
+static inline void insn_count_start(void)
+{
+	__asm__ volatile(".byte 0x0f, 0x1f, 0x80, 0x41, 0x53, 0x49, 0x30" ::: "memory");
+}
+
+static inline void insn_count_end(void)
+{
+	__asm__ volatile(".byte 0x0f, 0x1f, 0x80, 0x41, 0x53, 0x49, 0x31" ::: "memory");
+}
+
 #endif /* ASI_GUEST_H */
