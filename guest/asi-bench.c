@@ -15,7 +15,9 @@
  *   asi-bench info                      the kernel's ASI state (@@INFO lines)
  *   asi-bench list                      the microbenchmarks
  *   asi-bench run NAME OPS [PHASE]      one microbenchmark
- *   asi-bench snap FILE                 save the time and the counters in FILE
+ *   asi-bench snap FILE [start|end]     save the time and the counters in FILE;
+ *                                       start/end: open or close the window of
+ *                                       the host's instruction counter
  *   asi-bench diff NAME OPS PRE POST [PHASE]
  *                                       a @@BENCH line from two snapshots, for
  *                                       workloads run by a script (fio)
@@ -492,12 +494,12 @@ static int info(void)
 	return 0;
 }
 
-static int save(const char *file)
+static int save(const char *file, int mark)
 {
 	struct snap s;
 	FILE *f;
 
-	take(&s, MARK_NONE);
+	take(&s, mark);
 	f = fopen(file, "w");
 	if (!f)
 		die(file);
@@ -565,7 +567,11 @@ int main(int argc, char **argv)
 	if (argc >= 6 && !strcmp(argv[1], "wrap"))
 		return wrap(argv[2], strtoul(argv[3], NULL, 10), argv[4], argv + 5);
 	if (argc == 3 && !strcmp(argv[1], "snap"))
-		return save(argv[2]);
+		return save(argv[2], MARK_NONE);
+	if (argc == 4 && !strcmp(argv[1], "snap") && !strcmp(argv[3], "start"))
+		return save(argv[2], MARK_START);
+	if (argc == 4 && !strcmp(argv[1], "snap") && !strcmp(argv[3], "end"))
+		return save(argv[2], MARK_END);
 	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "diff")) {
 		struct snap a, b;
 
@@ -576,7 +582,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	fprintf(stderr,
-		"usage: asi-bench info | list | run NAME OPS [PHASE] | snap FILE |\n"
+		"usage: asi-bench info | list | run NAME OPS [PHASE] | snap FILE [start|end] |\n"
 		"       diff NAME OPS PRE POST [PHASE] | wrap NAME OPS PHASE CMD...\n");
 	return 2;
 }
