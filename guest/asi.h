@@ -70,6 +70,34 @@ static inline long long asi_stat(const char *name)
 	return asi_value(buf, name);
 }
 
+/*
+ * One counter of CPU @cpu alone (/sys/kernel/debug/asi/cpu/N), or -1: what a
+ * test pinned to @cpu caused, without the other CPUs' noise.
+ */
+static inline long long asi_cpu_stat(int cpu, const char *name)
+{
+	char buf[4096], file[64];
+
+	snprintf(file, sizeof(file), ASI_DIR "cpu/%d", cpu);
+	if (asi_get(file, buf, sizeof(buf)) <= 0)
+		return -1;
+	return asi_value(buf, name);
+}
+
+#ifdef _GNU_SOURCE
+#include <sched.h>
+
+/* Pin the calling thread to @cpu; 0 or -1. */
+static inline int asi_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+#endif
+
 /* ASI is on (the counters exist with ASI off too, saying "active 0"). */
 static inline int asi_active(void)
 {

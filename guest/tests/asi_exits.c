@@ -24,19 +24,23 @@
 
 #define TRACE "/sys/kernel/tracing/"
 
+/* The tests run pinned here and count this CPU's exits only (asi/cpu/N). */
+static int cpu;
+
 static int test_null_syscalls(void)
 {
 	long long before, after;
 
 	/*
-	 * Page-fault exits only: a preemption may exit on the context switch,
-	 * which is not the system call's doing.
+	 * Page-fault exits only, and only this CPU's: a preemption may exit
+	 * on the context switch, and the other CPUs' tasks fault too, which
+	 * is not the system call's doing.
 	 */
 	asi_put(ASI_DIR "reset", "1");
-	before = asi_stat("exits_fault");
+	before = asi_cpu_stat(cpu, "exits_fault");
 	for (int i = 0; i < 1000; i++)
 		syscall(SYS_getppid);
-	after = asi_stat("exits_fault");
+	after = asi_cpu_stat(cpu, "exits_fault");
 	if (before < 0 || after < 0)
 		return -1;
 	/* The stats read itself may not exit either. */
@@ -81,7 +85,7 @@ static int test_one_access_one_exit(void)
 	asi_put(ASI_DIR "reset", "1");
 	if (pread(fd, copy, sizeof(copy), (uintptr_t)p) != sizeof(copy))
 		return -1;
-	faults = asi_stat("exits_fault");
+	faults = asi_cpu_stat(cpu, "exits_fault");
 	close(fd);
 	if (strcmp(copy, "secret"))
 		return -1;
@@ -123,6 +127,9 @@ int main(void)
 	ksft_print_header();
 	if (!asi_active())
 		ksft_exit_skip("ASI is not active in this kernel\n");
+	cpu = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+	if (asi_pin(cpu))
+		ksft_exit_fail_msg("sched_setaffinity: %m\n");
 	ksft_set_plan(3);
 	if (test_null_syscalls() == 0)
 		ksft_test_result_pass("null_syscalls_do_not_exit\n");

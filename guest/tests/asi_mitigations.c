@@ -17,6 +17,7 @@
  * Which lines a CPU model can check depends on its bugs: run it on one with
  * MDS (scripts/test boots QEMU's Skylake-Client-v1 for that).
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -190,12 +191,18 @@ int main(void)
 	if (!on) {
 		ksft_test_result_code(KSFT_SKIP, "null system calls", "ASI is off\n");
 	} else {
-		long long exits = asi_stat("exits"), data = asi_stat("flush_data");
+		/* This CPU's counters: the other CPUs' tasks are not the calls' doing. */
+		int cpu = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+		long long exits, data;
 
+		if (asi_pin(cpu))
+			ksft_exit_fail_msg("sched_setaffinity: %m\n");
+		exits = asi_cpu_stat(cpu, "exits");
+		data = asi_cpu_stat(cpu, "flush_data");
 		for (int i = 0; i < CALLS; i++)
 			syscall(SYS_getppid);
-		exits = asi_stat("exits") - exits;
-		data = asi_stat("flush_data") - data;
+		exits = asi_cpu_stat(cpu, "exits") - exits;
+		data = asi_cpu_stat(cpu, "flush_data") - data;
 		ksft_test_result(exits >= 0 && data >= 0 && exits <= CALLS / 1000 &&
 				 data <= CALLS / 1000,
 				 "%d null system calls: %lld exits, %lld data flushes\n", CALLS,

@@ -10,8 +10,9 @@
  * - Two processes on one CPU taking turns the same way: a switch to another
  *   mm must exit (its restricted space is another one); this proves the
  *   counter counts.
- * The counter is global: other tasks' switches on other CPUs are noise, which
- * the thresholds leave room for. Skips when the kernel runs without ASI.
+ * The counter read is the test CPU's own (asi/cpu/N): switches on the other
+ * CPUs are not counted; other tasks woken on this one are noise, which the
+ * thresholds leave room for. Skips when the kernel runs without ASI.
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -35,11 +36,7 @@ static int cpu;
 
 static void pin(void)
 {
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
+	if (asi_pin(cpu))
 		ksft_exit_fail_msg("sched_setaffinity: %m\n");
 }
 
@@ -55,10 +52,10 @@ static void *other_thread(void *arg)
 /* exits_switch during fn(), or -1. */
 static long long switch_exits(void (*fn)(void))
 {
-	long long before = asi_stat("exits_switch"), after;
+	long long before = asi_cpu_stat(cpu, "exits_switch"), after;
 
 	fn();
-	after = asi_stat("exits_switch");
+	after = asi_cpu_stat(cpu, "exits_switch");
 	return before < 0 || after < 0 ? -1 : after - before;
 }
 
