@@ -13,7 +13,8 @@
  * - spectre_v2 reports "IBPB: ASI exits" exactly when ASI is on and flushing,
  *   the CPU has IBPB and spectre_v2_user= is not given;
  * - a file of a bug the CPU does not have says "Not affected";
- * - with ASI on, null system calls take no exit and no data flush.
+ * - with ASI on, null system calls take no exit and no data flush;
+ * - the calibration file times every primitive the CPU has, and only those.
  * Which lines a CPU model can check depends on its bugs: run it on one with
  * MDS (scripts/test boots QEMU's Skylake-Client-v1 for that).
  */
@@ -101,11 +102,64 @@ static bool per_return_verw(const char *s)
 	       !strncmp(s, "Vulnerable: Clear CPU buffers attempted", 39);
 }
 
+/*
+ * /sys/kernel/debug/asi/calibrate (CONFIG_ASI_CALIBRATE, set by the guest
+ * config): a row per primitive, "n/a" exactly where the CPU lacks it (the
+ * cpuinfo flag, or a second online CPU for the shootdown), else a minimum
+ * and a median with min <= median.
+ */
+static void check_calibrate(void)
+{
+	static const struct {
+		const char *row, *flag;
+	} rows[] = {
+		{ "timer", NULL }, { "cr3_write", NULL }, { "cr3_noflush", "pcid" },
+		{ "tlb_refill", NULL }, { "invlpg", NULL }, { "ibpb", "ibpb" },
+		{ "entry_ibpb", "ibpb" }, { "verw", NULL }, { "l1d_flush", "flush_l1d" },
+		{ "shootdown", NULL },
+	};
+	static char buf[8192];
+	int bad = 0;
+
+	if (asi_get(ASI_DIR "calibrate", buf, sizeof(buf)) <= 0) {
+		ksft_test_result_fail("calibrate: cannot read " ASI_DIR "calibrate\n");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		size_t n = strlen(rows[i].row);
+		bool have = rows[i].flag ? has_word(flags, rows[i].flag) :
+			    strcmp(rows[i].row, "shootdown") ||
+			    sysconf(_SC_NPROCESSORS_ONLN) > 1;
+		char lo[32] = "", med[32] = "";
+		unsigned long long l, m;
+		const char *p;
+
+		for (p = buf; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+			if (!strncmp(p, rows[i].row, n) && p[n] == ' ')
+				break;
+		if (!p || sscanf(p + n, "%31s %31s", lo, med) != 2) {
+			ksft_print_msg("calibrate: no row %s\n", rows[i].row);
+			bad++;
+		} else if (!have) {
+			if (strcmp(lo, "n/a") || strcmp(med, "n/a")) {
+				ksft_print_msg("calibrate: %s timed (%s %s) on a CPU without it\n",
+					       rows[i].row, lo, med);
+				bad++;
+			}
+		} else if (sscanf(lo, "%llu", &l) != 1 || sscanf(med, "%llu", &m) != 1 ||
+			   l > m || (!strcmp(rows[i].row, "timer") && !l)) {
+			ksft_print_msg("calibrate: %s: min %s, median %s\n", rows[i].row, lo, med);
+			bad++;
+		}
+	}
+	ksft_test_result(!bad, "calibrate: every primitive the CPU has is timed, only those\n");
+}
+
 int main(void)
 {
 	bool on = asi_active(), flushing, by_name;
 	char policy[64] = "", stats[4096], text[512];
-	int tests = 2 + sizeof(verw_vulns) / sizeof(verw_vulns[0]) + 2;
+	int tests = 2 + sizeof(verw_vulns) / sizeof(verw_vulns[0]) + 3;
 	const char *p;
 	DIR *dir;
 	struct dirent *d;
@@ -208,5 +262,6 @@ int main(void)
 				 "%d null system calls: %lld exits, %lld data flushes\n", CALLS,
 				 exits, data);
 	}
+	check_calibrate();
 	ksft_finished();
 }
