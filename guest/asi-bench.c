@@ -174,11 +174,7 @@ static void report(const char *name, const char *phase, unsigned long ops,
 
 static void pin(int cpu)
 {
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set))
+	if (asi_pin(cpu))
 		die("sched_setaffinity");
 }
 
