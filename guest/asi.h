@@ -70,6 +70,21 @@ static inline long long asi_stat(const char *name)
 	return asi_value(buf, name);
 }
 
+/* Whether the word after "@name " in the stats is @word (flush_policy ...). */
+static inline int asi_stat_is(const char *name, const char *word)
+{
+	char buf[4096], *p;
+	size_t n = strlen(name), w = strlen(word);
+
+	if (asi_get(ASI_DIR "stats", buf, sizeof(buf)) <= 0)
+		return 0;
+	for (p = buf; (p = strstr(p, name)); p += n)
+		if ((p == buf || p[-1] == '\n') && p[n] == ' ')
+			return !strncmp(p + n + 1, word, w) &&
+			       (p[n + 1 + w] == '\n' || !p[n + 1 + w]);
+	return 0;
+}
+
 /*
  * One counter of CPU @cpu alone (/sys/kernel/debug/asi/cpu/N), or -1: what a
  * test pinned to @cpu caused, without the other CPUs' noise.

@@ -8,8 +8,10 @@
  * - One thread that sleeps again and again on its CPU: the switches to
  *   idle (lazy TLB, the idle task borrows the loaded mm) and back keep it.
  * - Two processes on one CPU taking turns the same way: a switch to another
- *   mm must exit (its restricted space is another one); this proves the
- *   counter counts.
+ *   mm goes from one restricted space straight to the other's, without an
+ *   exit (the "switches" counter counts them), and keeps the mitigations of
+ *   one: an IBPB at every such switch and a data flush before the next
+ *   task's user code (unless asi_flush=none).
  * The counter read is the test CPU's own (asi/cpu/N): switches on the other
  * CPUs are not counted; other tasks woken on this one are noise, which the
  * thresholds leave room for. Skips when the kernel runs without ASI.
@@ -49,14 +51,37 @@ static void *other_thread(void *arg)
 	return arg;
 }
 
+/* This CPU's counters that a switch moves. */
+static const char * const counted[] = {
+	"exits_switch", "switches", "flush_predictor", "flush_data",
+};
+
+#define NCOUNTED (sizeof(counted) / sizeof(counted[0]))
+
+/* The counters' deltas during fn() in d[]; false if one cannot be read. */
+static int deltas(void (*fn)(void), long long d[NCOUNTED])
+{
+	long long before[NCOUNTED];
+	unsigned int i;
+
+	for (i = 0; i < NCOUNTED; i++)
+		before[i] = asi_cpu_stat(cpu, counted[i]);
+	fn();
+	for (i = 0; i < NCOUNTED; i++) {
+		d[i] = asi_cpu_stat(cpu, counted[i]);
+		if (before[i] < 0 || d[i] < 0)
+			return 0;
+		d[i] -= before[i];
+	}
+	return 1;
+}
+
 /* exits_switch during fn(), or -1. */
 static long long switch_exits(void (*fn)(void))
 {
-	long long before = asi_cpu_stat(cpu, "exits_switch"), after;
+	long long d[NCOUNTED];
 
-	fn();
-	after = asi_cpu_stat(cpu, "exits_switch");
-	return before < 0 || after < 0 ? -1 : after - before;
+	return deltas(fn, d) ? d[0] : -1;
 }
 
 static void threads(void)
@@ -104,7 +129,7 @@ static void processes(void)
 
 int main(void)
 {
-	long long n;
+	long long n, d[NCOUNTED], flushes;
 
 	ksft_print_header();
 	if (!asi_active())
@@ -121,9 +146,18 @@ int main(void)
 	ksft_print_msg("%d sleeps through idle: %lld switch exits\n", SLEEPS, n);
 	ksft_test_result(n >= 0 && n < SLEEPS / 10, "idle_and_back_stays_restricted\n");
 
-	n = switch_exits(processes);
-	ksft_print_msg("%d round trips between two processes: %lld switch exits\n", ROUNDS, n);
-	ksft_test_result(n >= ROUNDS, "switch_to_another_mm_exits\n");
+	/*
+	 * 2 x ROUNDS switches between the processes: restricted to restricted,
+	 * each with its IBPB and, before the other's user code, its data flush.
+	 */
+	if (!deltas(processes, d))
+		ksft_exit_fail_msg("cannot read asi/cpu/%d\n", cpu);
+	ksft_print_msg("%d round trips between two processes: %lld switch exits, %lld switches, %lld predictor flushes, %lld data flushes\n",
+		       ROUNDS, d[0], d[1], d[2], d[3]);
+	flushes = asi_stat_is("flush_policy", "none") ? 0 : ROUNDS;
+	ksft_test_result(d[0] < ROUNDS / 10 && d[1] >= ROUNDS &&
+			 d[2] >= (flushes ? d[1] : 0) && d[3] >= flushes,
+			 "switch_to_another_mm_stays_restricted_and_flushes\n");
 
 	ksft_finished();
 }
