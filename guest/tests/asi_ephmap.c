@@ -10,7 +10,8 @@
  *   cache, then read back cold and cached, and copied on write through a
  *   private mapping, holds the pattern that was written;
  * - 1000 pread()s of its cached pages, 1000 pipe round trips (a write and a
- *   read of 4 KiB) and 256 copy-on-write faults in a forked child take no
+ *   read of 4 KiB), as many with vmsplice() to user memory as the read, and
+ *   256 copy-on-write faults in a forked child take no
  *   exit caused by the kernel's own work (fault, free, stable_cr3, other;
  *   switch exits are other processes' doing and are only reported), and map
  *   at least one page ephemerally per copy (asi=on only: SKIP otherwise);
@@ -27,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -272,8 +274,19 @@ struct verdict {
 	int data, exits;
 };
 
-static void test_pipe(struct verdict *v)
+/* Read a page from the pipe with read(), or with vmsplice() to user memory. */
+static int pipe_get(int fd, unsigned char *out, int vms)
 {
+	struct iovec iov = { .iov_base = out, .iov_len = PAGE };
+
+	if (vms)
+		return vmsplice(fd, &iov, 1, 0) == PAGE ? 0 : -1;
+	return read(fd, out, PAGE) == PAGE ? 0 : -1;
+}
+
+static void test_pipe(struct verdict *v, int vms)
+{
+	const char *name = vms ? "vmsplice" : "pipe";
 	unsigned char in[PAGE], out[PAGE];
 	struct counts a, b;
 	uint32_t s = 0;
@@ -289,11 +302,11 @@ static void test_pipe(struct verdict *v)
 		return;
 	for (int i = 0; i < ROUNDS; i++) {
 		fill(in, PAGE, (unsigned long)i * PAGE, 2);
-		if (write(p[1], in, PAGE) != PAGE || read(p[0], out, PAGE) != PAGE)
+		if (write(p[1], in, PAGE) != PAGE || pipe_get(p[0], out, vms))
 			return;
 		bad = check(out, PAGE, (unsigned long)i * PAGE, 2);
 		if (bad >= 0) {
-			ksft_print_msg("pipe: byte %ld of round %d differs\n", bad, i);
+			ksft_print_msg("%s: byte %ld of round %d differs\n", name, bad, i);
 			return;
 		}
 		s = sum(out, PAGE, s);
@@ -302,10 +315,11 @@ static void test_pipe(struct verdict *v)
 		return;
 	close(p[0]);
 	close(p[1]);
-	datasum("pipe", NULL, s);
+	datasum(name, NULL, s);
 	v->data = 0;
 	/* A write and a read each: two maps a round trip. */
-	v->exits = judge("1000 pipe round trips", &a, &b, 2 * ROUNDS);
+	v->exits = judge(vms ? "1000 pipe round trips, vmsplice() to read" :
+			 "1000 pipe round trips", &a, &b, 2 * ROUNDS);
 }
 
 /*
@@ -405,7 +419,7 @@ int main(void)
 		ksft_exit_fail_msg("/proc/cmdline: %m\n");
 	for (unsigned int i = 0; i < NFS; i++)
 		fs_probe(&filesystems[i]);
-	ksft_set_plan(3 * NFS + 4);
+	ksft_set_plan(3 * NFS + 6);
 	for (unsigned int i = 0; i < NFS; i++) {
 		struct fs *f = &filesystems[i];
 		int fd = -1, ret;
@@ -423,9 +437,12 @@ int main(void)
 		if (fd >= 0)
 			close(fd);
 	}
-	test_pipe(&v);
+	test_pipe(&v, 0);
 	result(v.data, "pipe_round_trip_same_data", NULL);
 	exit_result(v.exits, "pipe_round_trip_no_exit", NULL);
+	test_pipe(&v, 1);
+	result(v.data, "vmsplice_round_trip_same_data", NULL);
+	exit_result(v.exits, "vmsplice_round_trip_no_exit", NULL);
 	test_cow(&v);
 	result(v.data, "cow_fault_same_data", NULL);
 	exit_result(v.exits, "cow_fault_no_exit", NULL);
