@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SMT stunning: while a CPU is unrestricted, its sibling runs no user code.
+ *
+ * A thread pinned on the sibling of this test's CPU counts in a loop, in
+ * user space.  The test writes to debugfs asi/stun_hold: the kernel leaves
+ * the restricted space on this CPU and stays in the full one, without
+ * preemption, reading the counter once the sibling is held and again at the
+ * end.  With asi_stun=on the counter must not move (and the sibling must have
+ * been seen held, its CPU counting a wait), and it must move
+ * again once this CPU has returned to user space.  With stunning off it is
+ * the control: the counter must move during the hold, or the test could not
+ * tell stunning from a sibling that did not run.  Skips without ASI or
+ * without an SMT sibling (boot with threads=2).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest.h"
+#include "asi.h"
+
+static volatile uint64_t counter;
+static atomic_int stop;
+static int sibling;
+
+static void *count_loop(void *arg)
+{
+	if (asi_pin(sibling))
+		return (void *)1;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed))
+		counter++;
+	return arg;
+}
+
+/* The other thread of CPU 0's core, from sysfs, or -1. */
+static int find_sibling(void)
+{
+	char buf[128], *p = buf;
+
+	if (asi_get("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list",
+		    buf, sizeof(buf)) <= 0)
+		return -1;
+	while (*p) {
+		int c = strtol(p, &p, 10);
+
+		if (c != 0)
+			return c;
+		if (*p)
+			p++;
+	}
+	return -1;
+}
+
+static void msleep(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int main(void)
+{
+	long long ipis, avoided, waits, timeouts, timeout_ms;
+	unsigned long long before, after;
+	char cmd[64], result[128];
+	uint64_t resumed;
+	pthread_t thread;
+	int held, sib, exited, on;
+	long hold;
+
+	ksft_print_header();
+	ksft_set_plan(3);
+	if (!asi_active())
+		ksft_exit_skip("ASI is off\n");
+	sibling = find_sibling();
+	if (sibling < 0)
+		ksft_exit_skip("CPU 0 has no SMT sibling (boot with threads=2)\n");
+	on = asi_stat_is("stun", "on");
+	timeout_ms = asi_stat("stun_timeout_ms");
+	if (timeout_ms <= 0)
+		ksft_exit_fail_msg("no stun_timeout_ms in asi/stats\n");
+	/* Within the bound, or the sibling is let go on purpose. */
+	hold = timeout_ms / 2 < 100 ? timeout_ms / 2 : 100;
+	ksft_print_msg("CPU 0 and its sibling %d, stunning %s, bound %lld ms, hold %ld ms\n",
+		       sibling, on ? "on" : "off", timeout_ms, hold);
+
+	if (asi_pin(0))
+		ksft_exit_fail_msg("sched_setaffinity: %m\n");
+	if (pthread_create(&thread, NULL, count_loop, NULL))
+		ksft_exit_fail_msg("pthread_create: %m\n");
+	while (counter < 1000)
+		sched_yield();
+
+	ipis = asi_cpu_stat(0, "stun_ipis");
+	avoided = asi_cpu_stat(0, "stun_avoided");
+	waits = asi_cpu_stat(sibling, "stun_waits");
+	timeouts = asi_cpu_stat(sibling, "stun_timeouts");
+	snprintf(cmd, sizeof(cmd), "%lx %ld", (unsigned long)&counter, hold);
+	if (asi_put(ASI_DIR "stun_hold", cmd))
+		ksft_exit_fail_msg("write %s to asi/stun_hold: %m\n", cmd);
+	if (asi_get(ASI_DIR "stun_hold", result, sizeof(result)) <= 0 ||
+	    sscanf(result, "held %d before %llu after %llu sibling %d exited %d",
+		   &held, &before, &after, &sib, &exited) != 5)
+		ksft_exit_fail_msg("asi/stun_hold says: %s\n", result);
+	ksft_print_msg("%s", result);
+
+	if (on)
+		ksft_test_result(held && sib == sibling && before && after == before,
+				 "no user instruction on the sibling while this CPU is unrestricted (moved by %llu)\n",
+				 after - before);
+	else
+		ksft_test_result(after > before,
+				 "control, stunning off: the sibling's loop ran during the hold (moved by %llu)\n",
+				 after - before);
+
+	resumed = counter;
+	msleep(50);
+	ksft_test_result(counter > resumed, "the sibling's loop runs again after the enter\n");
+
+	if (on) {
+		/*
+		 * The hold's exit sends an IPI, or finds the sibling in the
+		 * kernel; unless an interrupt exited first (and stunned then).
+		 */
+		ipis = asi_cpu_stat(0, "stun_ipis") - ipis;
+		avoided = asi_cpu_stat(0, "stun_avoided") - avoided;
+		waits = asi_cpu_stat(sibling, "stun_waits") - waits;
+		timeouts = asi_cpu_stat(sibling, "stun_timeouts") - timeouts;
+		ksft_test_result((!exited || ipis + avoided >= 1) && waits >= 1 && !timeouts,
+				 "counted: exit %d, %lld IPI(s) sent, %lld sibling(s) found in the kernel, %lld wait(s) on the sibling, %lld timeout(s)\n",
+				 exited, ipis, avoided, waits, timeouts);
+	} else {
+		ksft_test_result_skip("counters: stunning is off\n");
+	}
+
+	atomic_store(&stop, 1);
+	pthread_join(thread, NULL);
+	ksft_finished();
+}
