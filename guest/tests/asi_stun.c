@@ -10,8 +10,10 @@
  * been seen held, its CPU counting a wait), and it must move
  * again once this CPU has returned to user space.  With stunning off it is
  * the control: the counter must move during the hold, or the test could not
- * tell stunning from a sibling that did not run.  Skips without ASI or
- * without an SMT sibling (boot with threads=2).
+ * tell stunning from a sibling that did not run.  Then, with stunning on,
+ * CPU hotplug: with the sibling offline the hold stuns nothing, and once it
+ * is back it is held again.  Skips without ASI or without an SMT sibling
+ * (boot with threads=2).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -56,6 +58,30 @@ static int find_sibling(void)
 	return -1;
 }
 
+/* Hold this CPU unrestricted for @hold ms; parse what the kernel saw. */
+static void hold_once(long hold, int *held, unsigned long long *before,
+		      unsigned long long *after, int *sib, int *exited)
+{
+	char cmd[64], result[128];
+
+	snprintf(cmd, sizeof(cmd), "%lx %ld", (unsigned long)&counter, hold);
+	if (asi_put(ASI_DIR "stun_hold", cmd))
+		ksft_exit_fail_msg("write %s to asi/stun_hold: %m\n", cmd);
+	if (asi_get(ASI_DIR "stun_hold", result, sizeof(result)) <= 0 ||
+	    sscanf(result, "held %d before %llu after %llu sibling %d exited %d",
+		   held, before, after, sib, exited) != 5)
+		ksft_exit_fail_msg("asi/stun_hold says: %s\n", result);
+	ksft_print_msg("%s", result);
+}
+
+static int set_online(int cpu, int online)
+{
+	char path[80];
+
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+	return asi_put(path, online ? "1" : "0");
+}
+
 static void msleep(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -67,14 +93,14 @@ int main(void)
 {
 	long long ipis, avoided, waits, timeouts, timeout_ms;
 	unsigned long long before, after;
-	char cmd[64], result[128];
-	uint64_t resumed;
+	uint64_t resumed, seen;
+	cpu_set_t set;
 	pthread_t thread;
 	int held, sib, exited, on;
 	long hold;
 
 	ksft_print_header();
-	ksft_set_plan(3);
+	ksft_set_plan(4);
 	if (!asi_active())
 		ksft_exit_skip("ASI is off\n");
 	sibling = find_sibling();
@@ -100,14 +126,7 @@ int main(void)
 	avoided = asi_cpu_stat(0, "stun_avoided");
 	waits = asi_cpu_stat(sibling, "stun_waits");
 	timeouts = asi_cpu_stat(sibling, "stun_timeouts");
-	snprintf(cmd, sizeof(cmd), "%lx %ld", (unsigned long)&counter, hold);
-	if (asi_put(ASI_DIR "stun_hold", cmd))
-		ksft_exit_fail_msg("write %s to asi/stun_hold: %m\n", cmd);
-	if (asi_get(ASI_DIR "stun_hold", result, sizeof(result)) <= 0 ||
-	    sscanf(result, "held %d before %llu after %llu sibling %d exited %d",
-		   &held, &before, &after, &sib, &exited) != 5)
-		ksft_exit_fail_msg("asi/stun_hold says: %s\n", result);
-	ksft_print_msg("%s", result);
+	hold_once(hold, &held, &before, &after, &sib, &exited);
 
 	if (on)
 		ksft_test_result(held && sib == sibling && before && after == before,
@@ -136,6 +155,32 @@ int main(void)
 				 exited, ipis, avoided, waits, timeouts);
 	} else {
 		ksft_test_result_skip("counters: stunning is off\n");
+	}
+
+	if (!on) {
+		ksft_test_result_skip("hotplug: stunning is off\n");
+	} else if (set_online(sibling, 0)) {
+		ksft_test_result_skip("hotplug: cannot offline CPU %d: %m\n", sibling);
+	} else {
+		int alone_held, alone_sib, back_held, back_sib;
+
+		hold_once(hold, &alone_held, &before, &after, &alone_sib, &exited);
+		if (set_online(sibling, 1))
+			ksft_exit_fail_msg("cannot online CPU %d again: %m\n", sibling);
+		/* Offlining broke the loop's affinity: pin it again. */
+		CPU_ZERO(&set);
+		CPU_SET(sibling, &set);
+		if (pthread_setaffinity_np(thread, sizeof(set), &set))
+			ksft_exit_fail_msg("pthread_setaffinity_np: %m\n");
+		seen = counter;
+		while (counter == seen)
+			sched_yield();
+		msleep(20);
+		hold_once(hold, &back_held, &before, &after, &back_sib, &exited);
+		ksft_test_result(alone_sib == -1 && !alone_held && back_sib == sibling &&
+				 back_held && after == before,
+				 "hotplug: offline sibling %d stuns nothing, online again it is held (moved by %llu)\n",
+				 alone_sib, after - before);
 	}
 
 	atomic_store(&stop, 1);
