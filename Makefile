@@ -139,7 +139,7 @@ stress fuzz: source
 	@$(MAKE) -s guest $(B)/initramfs.cpio.gz
 	@scripts/$@ --duration $(DURATION)
 
-# The mm selftests and asi_uffd_fork in a loop, asi=on (DURATION= seconds, default 1800).
+# The mm selftests, asi_uffd_fork and uffd_unregister in a loop, asi=on (DURATION= seconds, default 1800).
 mm-loop: source
 	@$(MAKE) -s kernel-debug
 	@$(MAKE) -s selftests $(B)/initramfs.cpio.gz
