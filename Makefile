@@ -18,6 +18,20 @@
 
 SHELL := /bin/sh
 TOP := $(CURDIR)
+
+# make, kbuild and the guest's kernel command line (vm.top=, at most 2048 bytes in all)
+# take the checkout's path as one word of plain characters: refuse any other path at once.
+path_bad := $(shell p='$(subst ','"'"',$(TOP))'; case "$$p" in (*[!A-Za-z0-9._+@~/-]*) \
+	echo chars ;; esac; [ $${#p} -le 1000 ] || echo long)
+ifneq ($(words $(TOP))$(filter chars,$(path_bad)),1)
+$(error the checkout path "$(TOP)" has characters other than letters, digits and ._+@~/-, \
+	which make, kbuild or the guest's command line would split or misread; clone the \
+	repository to a plain path)
+endif
+ifneq ($(filter long,$(path_bad)),)
+$(error the checkout path "$(TOP)" is over 1000 characters: the guest gets it on its \
+	kernel command line; clone the repository to a shorter path)
+endif
 B := $(TOP)/build
 SRC := $(B)/linux
 FLAVOUR ?= default
