@@ -15,9 +15,9 @@
  *   pages left in the page cache (mincore), both read back from the disk,
  *   one with read(), the other through a mapping.
  * Swap (a disk holding a swap area, from mkswap on the host): swapon, then
- * a child in a cgroup v2 with memory.max 32 MiB (memory.swap.max "max")
- * fills 96 MiB of anonymous memory with a pattern and checks all of it:
- * /proc/vmstat's pswpout and pswpin must show that at least the 64 MiB over
+ * a child in a cgroup v2 with memory.max 8 MiB (memory.swap.max "max")
+ * fills 32 MiB of anonymous memory with a pattern and checks all of it:
+ * /proc/vmstat's pswpout and pswpin must show that at least the 24 MiB over
  * the limit went out to the disk and came back in.
  *
  * Every byte is checked against its pattern (a mismatch fails the case),
@@ -48,8 +48,8 @@
 #define FILE_BYTES (1UL << 20)
 #define CHUNK (3 * PAGE + 100)		/* write()/read() pieces: not page-aligned */
 #define DIO_CHUNK (64UL << 10)
-#define ANON_BYTES (96UL << 20)
-#define LIMIT_BYTES (32UL << 20)
+#define ANON_BYTES (32UL << 20)
+#define LIMIT_BYTES (8UL << 20)
 #define CG "/tmp/asi-fs-cgroup"
 
 /* The 64-bit word @i of the data of generation @gen. */
