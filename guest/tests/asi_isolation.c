@@ -84,9 +84,10 @@ static int read_dump(const char *file, struct dump *d)
 			/*
 			 * The first range printed after the marker may start a
 			 * few pages in (a hole merges with what precedes it);
-			 * the direct map starts on a 512 GiB boundary.
+			 * the direct map starts on a 1 GiB boundary (512 GiB
+			 * unless KASLR randomizes the memory layout).
 			 */
-			d->dmap = r->start & ~((1ULL << 39) - 1);
+			d->dmap = r->start & ~((1ULL << 30) - 1);
 			after_marker = 0;
 		}
 		d->n++;
