@@ -6,6 +6,9 @@
 #   make tree     git tree of the kernel for editing the series (build/linux)
 #   make patches  regenerate patches/ from build/linux
 #   make check    checkpatch --strict on every patch, build every prefix of the series
+#   make check-defconfig  x86_64_defconfig + kvm_guest.config with and without ASI: build
+#                 both, boot them under QEMU, asi=on: ASI enabled, KUnit asi, audit, clean
+#                 log (not in CI: slow; APPEND=... adds boot parameters, e.g. nokaslr)
 #   make vm CMD=  boot the default kernel and run CMD in the guest
 #   make stress   stress-ng on the asi=on debug kernel, then audit, data and log checks
 #                 (DURATION=seconds of workload, default 60; release: DURATION=600)
@@ -43,7 +46,8 @@ guest_tests := $(patsubst guest/tests/%.c,%,$(wildcard guest/tests/*.c)) \
 guest_bins := $(patsubst guest/%.c,$(B)/guest/bin/%,$(wildcard guest/*.c))
 
 .PHONY: all run test build deps source tree tree-reset patches check vm clean \
-	kernel-default kernel-debug guest selftests stress fuzz bench mm-loop FORCE
+	kernel-default kernel-debug kernel-defconfig kernel-defconfig-noasi check-defconfig \
+	guest selftests stress fuzz bench mm-loop FORCE
 
 all: build
 
@@ -65,7 +69,7 @@ patches:
 	@scripts/export-patches
 
 # Explicit rules: make does not search pattern rules for phony targets.
-kernel-default kernel-debug: source
+kernel-default kernel-debug kernel-defconfig kernel-defconfig-noasi: source
 	@scripts/build-kernel $(@:kernel-%=%)
 
 # UAPI headers of the patched tree for the guest programs and the selftests;
@@ -169,6 +173,12 @@ bench: build
 
 check: source
 	@scripts/check-series
+
+# A distribution-like kernel, with ASI and without (scripts/build-kernel defconfig,
+# defconfig-noasi), booted and judged by scripts/check-defconfig; it builds them itself.
+check-defconfig: source
+	@$(MAKE) -s guest $(B)/initramfs.cpio.gz
+	@scripts/check-defconfig $(if $(APPEND),--append '$(APPEND)')
 
 clean:
 	rm -rf $(B)/obj-* $(B)/guest $(B)/kselftest $(B)/runner-canary $(B)/vm $(B)/initramfs.cpio.gz $(B)/insn-count.so
