@@ -11,7 +11,8 @@
 #  3. In the background: memory compaction and page-cache drops every 15 s (page
 #     migration and reallocation under ASI).
 #  4. The workload, bounded by DURATION (plus a grace period, then SIGKILL):
-#     stress: stress-ng, about thirty stressors that touch user memory, with --verify;
+#     stress: stress-ng, about thirty stressors that touch user memory, with --verify
+#             (exec and madvise as nobody);
 #     fuzz:   trinity as user nobody, restarted until DURATION is used up.
 #  5. datacheck's final verification, sha256sum -c, the ASI audit again, the counters.
 # Results are lines "@@SOAK key value" and "@@AUDIT phase ..." blocks that
@@ -103,22 +104,25 @@ run_stress() {
 	# Memory is bounded per stressor so that the whole set fits a 2 GiB guest with KASAN:
 	# an OOM kill is a kernel report in the serial log and fails the run.
 	# CAP_IPC_LOCK is dropped and RLIMIT_MEMLOCK set so that mlock and secretmem are bounded.
-	# The exec stressor refuses to run as root: a second stress-ng runs it as nobody.
+	# A second stress-ng runs as nobody: the exec stressor refuses root, and the madvise
+	# stressor as root injects memory errors (MADV_HWPOISON, CONFIG_MEMORY_FAILURE), whose
+	# SIGBUS on its own poisoned page kills it by design.
+	# -v: stress-ng names a stressor killed by a signal only in its debug output.
 	hostrun sh -c 'cd /tmp && exec "$@"' sh timeout -s KILL $((duration + grace)) \
 		setpriv --reuid=65534 --regid=65534 --clear-groups -- \
-		stress-ng --timeout "${duration}s" --verify --metrics-brief \
-		--exec 1 --exec-max 4 > /tmp/stress-nobody.out 2>&1 &
+		stress-ng --timeout "${duration}s" --verify --metrics-brief -v \
+		--exec 1 --exec-max 4 \
+		--madvise 1 > /tmp/stress-nobody.out 2>&1 &
 	nobody=$!
 	hostrun sh -c 'cd /tmp && exec "$@"' sh timeout -s KILL $((duration + grace)) \
 		setpriv --bounding-set=-ipc_lock -- \
 		prlimit --memlock=67108864 -- \
-		stress-ng --timeout "${duration}s" --verify --metrics-brief \
+		stress-ng --timeout "${duration}s" --verify --metrics-brief -v \
 		--oom-avoid \
 		--vm 1 --vm-bytes 96M --vm-keep \
 		--mmap 1 --mmap-bytes 32M \
 		--mremap 1 --mremap-bytes 32M \
 		--pagemove 1 --pagemove-bytes 16M \
-		--madvise 1 \
 		--mincore 1 \
 		--msync 1 --msync-bytes 16M \
 		--mlock 1 \
